@@ -1,0 +1,10 @@
+DROP TABLE audit_events;
+DROP TABLE sessions;
+DROP TABLE signing_keys;
+DROP TABLE revoked_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE auth_codes;
+DROP TABLE grants;
+DROP TABLE consents;
+DROP TABLE clients;
+DROP TABLE users;
