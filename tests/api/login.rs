@@ -1,0 +1,244 @@
+//! /login and /logout: the form, the session cookie, prompt=login / max_age.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+/// Where a browser without a session is sent by an authorization request.
+async fn assert_sent_to_login(app: &TestApp, browser: &Browser, client: &TestClient) {
+    let resp = browser
+        .get_authorize(&AuthParams::new(client, "email.read_only"))
+        .await;
+    match browser.step(resp).await {
+        Step::Login(_) => {}
+        other => panic!("expected the login page, got {other:?}"),
+    }
+    let _ = app;
+}
+
+e2e! {
+    async fn the_login_page_has_a_csrf_token_and_refuses_framing(app) {
+        // Act
+        let resp = app.browser.get("/login").await;
+
+        // Assert
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_frame_ancestors_none(&resp);
+        let url = resp.url().clone();
+        let body = resp.text().await.unwrap();
+        let form = Form::find(&body, &url, |f| f.has_input("password")).expect("a login form");
+        assert_eq!(form.method, "post");
+        assert!(form.has_input("email"));
+        assert!(form.hidden("csrf_token").is_some_and(|t| !t.is_empty()), "csrf_token");
+    }
+
+    async fn a_user_added_by_ops_signs_in_and_is_sent_to_return_to(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let params = AuthParams::new(&client, "email.read_only");
+        let login = assert_redirect(&app.get_authorize(&params).await);
+        let return_to = query(&login).get("return_to").cloned().expect("return_to");
+
+        // Act
+        let resp = app.browser.submit_login(login.as_str(), &user.email, &user.password).await;
+
+        // Assert
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let to = location(&resp).unwrap();
+        assert_eq!(to, url::Url::parse(&app.address).unwrap().join(&return_to).unwrap());
+        let next = app.browser.step(app.browser.get(to.as_str()).await).await;
+        assert!(matches!(next, Step::Consent(_)), "signed in: the consent page, got {next:?}");
+    }
+
+    async fn the_session_cookie_is_httponly_and_samesite_lax(app) {
+        // Arrange
+        let user = app.create_user().await;
+
+        // Act
+        let resp = app.login(&user).await;
+
+        // Assert
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let cookies: Vec<String> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert!(!cookies.is_empty(), "login sets a session cookie");
+        for c in &cookies {
+            let lower = c.to_ascii_lowercase();
+            if lower.contains("max-age=0") || lower.contains("=;") {
+                continue; // a removal
+            }
+            assert!(lower.contains("httponly"), "HttpOnly: {c}");
+            assert!(lower.contains("samesite=lax"), "SameSite=Lax: {c}");
+            assert!(!lower.contains("; secure"), "no Secure on plain http: {c}");
+        }
+    }
+
+    async fn wrong_password_and_unknown_email_read_the_same(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let login = assert_redirect(&app.get_authorize(&AuthParams::new(&client, "email.read_only")).await);
+
+        // Act
+        let wrong_password = app.browser.submit_login(login.as_str(), &user.email, "not the password").await;
+        let unknown_email = app.browser.submit_login(login.as_str(), "nobody@example.test", "not the password").await;
+
+        // Assert
+        let (s1, s2) = (wrong_password.status(), unknown_email.status());
+        assert_eq!(s1, s2, "same status");
+        assert!(!s1.is_redirection(), "a failed login is not a redirect ({s1})");
+        assert!(s1.as_u16() < 500);
+        let t1 = visible_text(&wrong_password.text().await.unwrap());
+        let t2 = visible_text(&unknown_email.text().await.unwrap());
+        assert_eq!(t1, t2, "the same message");
+        assert!(!t1.is_empty());
+        assert_sent_to_login(&app, &app.browser, &client).await;
+    }
+
+    async fn an_empty_password_does_not_sign_in(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+
+        // Act
+        let resp = app.browser.submit_login("/login", &user.email, "").await;
+
+        // Assert
+        assert!(!resp.status().is_redirection() && resp.status().as_u16() < 500, "{}", resp.status());
+        assert_sent_to_login(&app, &app.browser, &client).await;
+    }
+
+    async fn a_login_without_the_csrf_token_is_refused(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.browser.get("/login").await;
+
+        // Act
+        let resp = app
+            .browser
+            .post_form("/login", &[("email", user.email.as_str()), ("password", user.password.as_str())])
+            .await;
+
+        // Assert
+        assert!(matches!(resp.status().as_u16(), 400 | 403), "{}", resp.status());
+        assert_sent_to_login(&app, &app.browser, &client).await;
+    }
+
+    async fn a_login_with_another_browsers_csrf_token_is_refused(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let attacker = app.new_browser();
+        let form = attacker.login_form("/login").await;
+        let victim = app.new_browser();
+        victim.get("/login").await;
+        let mut fields = form.hidden.clone();
+        fields.push(("email".to_string(), user.email.clone()));
+        fields.push(("password".to_string(), user.password.clone()));
+
+        // Act
+        let resp = victim.post_form("/login", &fields).await;
+
+        // Assert
+        assert!(matches!(resp.status().as_u16(), 400 | 403), "{}", resp.status());
+        assert_sent_to_login(&app, &victim, &client).await;
+    }
+
+    async fn logout_ends_the_session(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let page = app.browser.consent_page(&user, &AuthParams::new(&client, "email.read_only")).await;
+
+        // Act
+        let resp = app.browser.logout(page.csrf_token()).await;
+
+        // Assert
+        assert!(resp.status().is_success() || resp.status().is_redirection(), "{}", resp.status());
+        assert_sent_to_login(&app, &app.browser, &client).await;
+    }
+
+    async fn logout_without_the_csrf_token_is_refused_and_keeps_the_session(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.browser.consent_page(&user, &AuthParams::new(&client, "email.read_only")).await;
+
+        // Act
+        let resp = app.browser.post_form("/logout", &[("csrf_token", "forged")]).await;
+
+        // Assert
+        assert!(matches!(resp.status().as_u16(), 400 | 403), "{}", resp.status());
+        let still = app.browser.get_authorize(&AuthParams::new(&client, "email.read_only")).await;
+        assert!(matches!(app.browser.step(still).await, Step::Consent(_)), "still signed in");
+    }
+
+    async fn prompt_login_sends_a_signed_in_user_to_login_again(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.authorize_code(&user, &client, "email.read_only").await;
+        let params = AuthParams::new(&client, "email.read_only").set("prompt", "login");
+
+        // Act
+        let resp = app.get_authorize(&params).await;
+
+        // Assert
+        let login = match app.browser.step(resp).await {
+            Step::Login(login) => login,
+            other => panic!("expected the login page, got {other:?}"),
+        };
+        let to = app.browser.drive(app.browser.submit_login(login.as_str(), &user.email, &user.password).await, &user, Decision::AllowAll).await;
+        assert!(query(&to).contains_key("code"), "a code after signing in again: {to}");
+    }
+
+    async fn max_age_zero_sends_a_signed_in_user_to_login_again(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.authorize_code(&user, &client, "openid").await;
+        let params = AuthParams::new(&client, "openid").set("max_age", "0");
+
+        // Act
+        let resp = app.get_authorize(&params).await;
+
+        // Assert
+        assert!(matches!(app.browser.step(resp).await, Step::Login(_)));
+    }
+
+    async fn prompt_login_does_not_loop_back_to_login_after_signing_in(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.authorize_code(&user, &client, "email.read_only").await;
+        let params = AuthParams::new(&client, "email.read_only").set("prompt", "login");
+        let login = assert_redirect(&app.get_authorize(&params).await);
+
+        // Act
+        let back = app.browser.submit_login(login.as_str(), &user.email, &user.password).await;
+        let next = app.browser.follow(&back).await;
+
+        // Assert
+        match app.browser.step(next).await {
+            Step::Away(to) => assert!(query(&to).contains_key("code"), "{to}"),
+            Step::Consent(_) => {}
+            other => panic!("signing in again must end the prompt=login loop, got {other:?}"),
+        }
+    }
+
+    async fn a_sign_in_in_one_browser_does_not_sign_in_another(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.login(&user).await;
+        let other = app.new_browser();
+
+        // Act + Assert
+        assert_sent_to_login(&app, &other, &client).await;
+    }
+}
