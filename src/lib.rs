@@ -1,6 +1,7 @@
 //! Scopegate: an OAuth 2 authorization server with granular, user-consented scopes.
 #![deny(clippy::unwrap_used)]
 
+pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod domain;

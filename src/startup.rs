@@ -124,9 +124,14 @@ impl Application {
         });
 
         let data = state.clone();
+        let verifier: web::Data<dyn crate::api::guard::TokenVerifier> =
+            web::Data::from(Arc::new(crate::api::guard::ScopegateVerifier {
+                state: state.clone(),
+            }) as Arc<dyn crate::api::guard::TokenVerifier>);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(verifier.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024))
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .wrap(crate::web::security_headers())
@@ -137,6 +142,7 @@ impl Application {
                 )
                 .configure(crate::web::routes)
                 .configure(crate::oauth::routes)
+                .configure(crate::api::routes)
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

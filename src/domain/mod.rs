@@ -1,5 +1,6 @@
 //! Domain rules with no I/O; time is always passed in.
 
+pub mod api;
 pub mod client;
 pub mod scope;
 pub mod token;

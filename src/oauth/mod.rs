@@ -2,9 +2,12 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod client_auth;
 pub mod discovery;
+pub mod introspect;
 pub mod params;
 pub mod primitives;
+pub mod revoke;
 pub mod signing;
 pub mod token;
 pub mod userinfo;
@@ -18,6 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(authorize::authorize_post),
         )
         .route("/oauth/token", web::post().to(token::token))
+        .route("/oauth/introspect", web::post().to(introspect::introspect))
+        .route("/oauth/revoke", web::post().to(revoke::revoke))
         .route("/userinfo", web::get().to(userinfo::userinfo))
         .route("/userinfo", web::post().to(userinfo::userinfo))
         .route(
