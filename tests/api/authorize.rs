@@ -350,4 +350,124 @@ e2e! {
         assert_sent_to(&to, "https://client.example/b");
         assert!(query(&to).contains_key("code"));
     }
+    async fn prompt_none_with_another_value_is_invalid_request(app) {
+        // Arrange: OIDC Core §3.1.2.1, none may not be combined.
+        let (_user, client) = signed_in(&app).await;
+        let params = AuthParams::new(&client, "email.read_only").set("prompt", "none login");
+
+        // Act
+        let resp = app.get_authorize(&params).await;
+
+        // Assert
+        let to = assert_redirect(&resp);
+        assert_error_redirect(&to, &client.redirect_uri, "invalid_request", params.state(), &app.issuer().await);
+    }
+
+    async fn scope_names_are_case_sensitive(app) {
+        // Arrange
+        let (_user, client) = signed_in(&app).await;
+        let params = AuthParams::new(&client, "Email.Read_Only");
+
+        // Act
+        let resp = app.get_authorize(&params).await;
+
+        // Assert
+        let to = assert_redirect(&resp);
+        assert_error_redirect(&to, &client.redirect_uri, "invalid_scope", params.state(), &app.issuer().await);
+    }
+
+    async fn mixed_scope_separators_are_accepted(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+
+        // Act
+        let tokens = app.tokens(&user, &client, " email.read_only, email.send  calendar,contacts ").await;
+
+        // Assert
+        assert_eq!(tokens.scope, set_of(&["email.read_only", "email.send", "calendar", "contacts"]));
+    }
+
+    async fn a_scope_named_twice_is_granted_once(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let params = AuthParams::new(&client, "email.read_only email.read_only,email.read_only");
+
+        // Act
+        let to = app.authorize(&user, &params, Decision::AllowAll).await;
+
+        // Assert
+        let q = query(&to);
+        if q.contains_key("code") {
+            let tokens = app.exchange(&code_grant_from(&to, &client, &params)).await;
+            assert_eq!(tokens.str("scope"), "email.read_only");
+        } else {
+            assert_error_redirect(&to, &client.redirect_uri, "invalid_scope", params.state(), &app.issuer().await);
+        }
+    }
+
+    async fn every_catalogue_scope_can_be_granted_at_once(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let all = CATALOGUE.join(" ");
+
+        // Act
+        let tokens = app.tokens(&user, &client, &all).await;
+
+        // Assert
+        assert_eq!(tokens.scope, set_of(CATALOGUE));
+        assert!(tokens.id_token.is_some());
+    }
+
+    async fn without_a_state_the_redirect_carries_none(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let params = AuthParams::new(&client, "email.read_only").remove("state");
+
+        // Act
+        let to = app.authorize(&user, &params, Decision::AllowAll).await;
+
+        // Assert
+        assert_sent_to(&to, &client.redirect_uri);
+        assert!(!query(&to).contains_key("state"), "no invented state: {to}");
+    }
+
+    async fn malformed_redirect_uris_get_an_error_page(app) {
+        // Arrange
+        let (_user, client) = signed_in(&app).await;
+
+        for uri in ["not a url", "/oauth/callback", "client.example/oauth/callback", "javascript:alert(1)"] {
+            // Act
+            let resp = app.get_authorize(&AuthParams::new(&client, "email.read_only").set("redirect_uri", uri)).await;
+
+            // Assert
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "redirect_uri {uri}");
+            assert!(resp.headers().get("location").is_none(), "no redirect for {uri}");
+        }
+    }
+
+    async fn two_users_in_two_browsers_get_their_own_tokens(app) {
+        // Arrange
+        let alice = app.create_user().await;
+        let bob = app.create_user().await;
+        let client = app.confidential_client().await;
+        let bobs_browser = app.new_browser();
+        let alices_request = AuthParams::new(&client, "openid");
+        let bobs_request = AuthParams::new(&client, "openid");
+
+        // Act
+        let a = app.authorize(&alice, &alices_request, Decision::AllowAll).await;
+        let b = bobs_browser.authorize(&bob, &bobs_request, Decision::AllowAll).await;
+        let a = app.exchange(&code_grant_from(&a, &client, &alices_request)).await.tokens();
+        let b = app.exchange(&code_grant_from(&b, &client, &bobs_request)).await.tokens();
+
+        // Assert
+        let (_, a) = app.verify_jwt(&a.access_token).await;
+        let (_, b) = app.verify_jwt(&b.access_token).await;
+        assert_eq!(a["sub"].as_str(), Some(alice.id.as_str()));
+        assert_eq!(b["sub"].as_str(), Some(bob.id.as_str()));
+    }
 }

@@ -363,7 +363,7 @@ async fn a_cli_created_user_and_client_complete_a_full_flow() {
                 "--name",
                 "Grace Hopper",
             ],
-            Some("cobol compiler 1959\n"),
+            Some("cobol compiler 1959\nnot the password\n"),
         );
         let created = cli.add_client(&["--scope", "email.read_only", "--scope", "openid"]);
         (cli, created)
@@ -404,4 +404,33 @@ async fn a_cli_created_user_and_client_complete_a_full_flow() {
     );
     drop(app);
     drop(cli);
+}
+
+#[test]
+fn user_add_admin_is_accepted() {
+    // Arrange
+    let cli = Cli::new();
+    cli.ok(&["migrate"], None);
+
+    // Act
+    let out = cli.run(&["user", "add", "--email", "root@example.test", "--name", "Root", "--admin"], Some("admin password 99\n"));
+
+    // Assert
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn client_add_with_an_insecure_redirect_uri_is_refused() {
+    // Arrange
+    let cli = Cli::new();
+    cli.ok(&["migrate"], None);
+
+    for uri in ["http://client.example/cb", "not a url", "https://client.example/cb#frag"] {
+        // Act
+        let out = cli.run(&["client", "add", "--name", "X", "--redirect-uri", uri], None);
+
+        // Assert
+        assert!(!out.status.success(), "{uri} is refused");
+        assert_no_panic(&out);
+    }
 }

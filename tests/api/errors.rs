@@ -185,6 +185,23 @@ e2e! {
         below_500(resp, "POST /oauth/token with 1 MB");
     }
 
+    async fn a_huge_login_post_is_refused_without_a_500(app) {
+        // Arrange
+        let body = format!("email=a@b.c&password={}", "a".repeat(1_000_000));
+
+        // Act
+        let resp = app
+            .client
+            .post(app.url("/login"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await;
+
+        // Assert
+        below_500(resp, "POST /login with 1 MB");
+    }
+
     async fn garbage_client_authentication_is_never_a_500(app) {
         // Arrange
         let client = app.confidential_client().await;
@@ -294,8 +311,13 @@ e2e! {
             let resp = app.api.get(app.url("/userinfo")).header("Authorization", h.clone()).send().await;
 
             // Assert
-            let resp = below_500(resp, &format!("GET /userinfo Authorization: {}", &h[..h.len().min(40)]));
-            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{h}");
+            let what = format!("GET /userinfo Authorization: {}", &h[..h.len().min(40)]);
+            let resp = below_500(resp, &what);
+            // RFC 6750 §3.1: a malformed request may be a 400 invalid_request; a bad token is
+            // a 401; either way the answer carries a Bearer challenge.
+            assert!(matches!(resp.status().as_u16(), 400 | 401), "{what}: {}", resp.status());
+            let challenge = header(&resp, "www-authenticate").unwrap_or("");
+            assert!(challenge.starts_with("Bearer"), "{what}: WWW-Authenticate {challenge:?}");
         }
         let long_csrf = format!("csrf_token={long}");
         for body in ["", "csrf_token=%ff", "%%%", long_csrf.as_str()] {

@@ -958,6 +958,21 @@ impl Browser {
         }
     }
 
+    /// A browser whose jar starts with `cookies` (`name=value` strings) for the server.
+    pub fn with_cookies(address: &str, cookies: &[String]) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let url = Url::parse(address).expect("address");
+        for c in cookies {
+            jar.add_cookie_str(c, &url);
+        }
+        let http = reqwest::Client::builder()
+            .redirect(redirect::Policy::none())
+            .cookie_provider(jar)
+            .build()
+            .expect("reqwest client");
+        Browser { http, address: address.to_string() }
+    }
+
     pub fn url(&self, path_or_url: &str) -> String {
         if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_string()
@@ -1422,6 +1437,16 @@ pub fn assert_frame_ancestors_none(resp: &Response) {
         csp.contains("frame-ancestors 'none'"),
         "CSP frame-ancestors 'none', got {csp:?}"
     );
+}
+
+/// `name=value` of every cookie a response sets.
+pub fn set_cookies(resp: &Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+        .collect()
 }
 
 /// Unique, readable JSON keys of a value's object.

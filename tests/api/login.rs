@@ -211,6 +211,24 @@ e2e! {
         assert!(matches!(app.browser.step(resp).await, Step::Login(_)));
     }
 
+    async fn max_age_zero_does_not_loop_back_to_login_after_signing_in(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.authorize_code(&user, &client, "openid").await;
+        let nonce = random_string(12);
+        let params = AuthParams::new(&client, "openid").set("max_age", "0").set("nonce", &nonce);
+
+        // Act
+        let to = app.authorize(&user, &params, Decision::AllowAll).await;
+        let tokens = app.exchange(&code_grant_from(&to, &client, &params)).await.tokens();
+
+        // Assert
+        let (_, claims) = app.verify_jwt(tokens.id_token.as_deref().expect("id_token")).await;
+        assert_eq!(claims["nonce"].as_str(), Some(nonce.as_str()));
+        assert!(claims["auth_time"].as_i64().is_some(), "auth_time is required with max_age");
+    }
+
     async fn prompt_login_does_not_loop_back_to_login_after_signing_in(app) {
         // Arrange
         let user = app.create_user().await;
@@ -240,5 +258,69 @@ e2e! {
 
         // Act + Assert
         assert_sent_to_login(&app, &other, &client).await;
+    }
+    async fn logout_from_the_home_page_ends_the_session(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.login(&user).await;
+        let home = app.browser.get("/").await;
+        assert_eq!(home.status(), StatusCode::OK);
+        let url = home.url().clone();
+        let form = Form::find(&home.text().await.unwrap(), &url, |f| f.action.path() == "/logout")
+            .expect("a sign-out form on the home page");
+
+        // Act
+        let resp = app.browser.post_form(form.action.as_str(), &form.hidden).await;
+
+        // Assert
+        assert!(resp.status().as_u16() < 400, "{}", resp.status());
+        assert_sent_to_login(&app, &app.browser, &client).await;
+    }
+
+    async fn a_session_cookie_is_dead_after_logout(app) {
+        // Arrange: keep a copy of the signed-in cookies, as a thief would.
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let login = app.login(&user).await;
+        let stolen = set_cookies(&login);
+        let page = app.browser.consent_page(&user, &AuthParams::new(&client, "email.read_only")).await;
+        app.browser.logout(page.csrf_token()).await;
+
+        // Act
+        let thief = Browser::with_cookies(&app.address, &stolen);
+
+        // Assert
+        assert_sent_to_login(&app, &thief, &client).await;
+    }
+
+    async fn a_cookie_planted_before_login_does_not_become_a_session(app) {
+        // Arrange: session fixation. The attacker plants its pre-login cookies in the victim's
+        // browser; the victim signs in; the attacker's copy must stay signed out.
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let attacker = app.new_browser();
+        let planted = set_cookies(&attacker.get("/login").await);
+        let victim = Browser::with_cookies(&app.address, &planted);
+        let resp = victim.login(&user).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "the victim signs in");
+
+        // Act
+        let attackers_copy = Browser::with_cookies(&app.address, &planted);
+
+        // Assert
+        assert_sent_to_login(&app, &attackers_copy, &client).await;
+    }
+
+    #[settings(|s| s.session_ttl_secs = 1)]
+    async fn an_expired_session_is_sent_to_login_again(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        app.login(&user).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+        // Act + Assert
+        assert_sent_to_login(&app, &app.browser, &client).await;
     }
 }

@@ -107,6 +107,16 @@ e2e! {
         assert!(challenge.starts_with("Bearer"), "{challenge:?}");
     }
 
+    async fn userinfo_with_another_auth_scheme_is_401_with_a_bare_bearer_challenge(app) {
+        // Act: RFC 6750 §3.1, an unsupported method counts as no authentication at all.
+        let resp = app.api.get(app.url("/userinfo")).header("Authorization", "Basic YTpi").send().await.unwrap();
+
+        // Assert
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let challenge = header(&resp, "www-authenticate").unwrap_or("");
+        assert!(challenge.starts_with("Bearer"), "{challenge:?}");
+    }
+
     async fn userinfo_with_a_bad_token_is_401_with_a_bearer_challenge(app) {
         // Act
         let garbage = app.userinfo("not-a-token").await;

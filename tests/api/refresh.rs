@@ -231,4 +231,26 @@ e2e! {
         // Assert
         resp.assert_error(400, "invalid_grant");
     }
+    async fn a_refresh_token_used_twice_at_once_succeeds_at_most_once(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+
+        for _ in 0..4 {
+            let tokens = app.tokens(&user, &client, "email.read_only").await;
+
+            // Act
+            let (a, b) = tokio::join!(
+                app.refresh(&client, tokens.refresh_token(), None),
+                app.refresh(&client, tokens.refresh_token(), None)
+            );
+
+            // Assert
+            let wins = [&a, &b].iter().filter(|r| r.status == StatusCode::OK).count();
+            assert!(wins <= 1, "one refresh token, two rotations:\n{}\n{}", a.text, b.text);
+            for r in [&a, &b] {
+                assert!(r.status.as_u16() < 500, "{}", r.text);
+            }
+        }
+    }
 }

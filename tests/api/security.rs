@@ -38,39 +38,54 @@ e2e! {
         assert!(location(&resp).map_or(true, |to| !query(&to).contains_key("code")));
     }
 
-    async fn a_consent_post_with_tampered_request_fields_issues_no_code_for_them(app) {
-        // Arrange: the hidden fields bind the form to one request; pointing them at another
-        // client must not produce a code for that client.
+    async fn a_consent_post_for_another_client_issues_no_code(app) {
+        // Arrange: the form's hidden fields carry the request; pointing them at a client the
+        // user never saw must not produce a code.
         let user = app.create_user().await;
         let client = app.confidential_client().await;
         let other = app.confidential_client().await;
         let mut page = app.browser.consent_page(&user, &AuthParams::new(&client, "email.read_only")).await;
-        let mut touched = false;
-        for (k, v) in page.form.hidden.iter_mut() {
-            if k == "client_id" {
-                *v = other.client_id.clone();
-                touched = true;
-            }
-        }
+        let field = page
+            .form
+            .hidden
+            .iter_mut()
+            .find(|(k, v)| k != "csrf_token" && v.contains(&client.client_id))
+            .expect("a hidden field of the consent form carries the client_id");
+        field.1 = field.1.replace(&client.client_id, &other.client_id);
 
         // Act
         let resp = app.browser.post_consent(&page, "allow", &page.checked_scopes(), true).await;
 
         // Assert
         assert!(resp.status().as_u16() < 500, "{}", resp.status());
-        if let Some(to) = location(&resp) {
-            if touched && query(&to).contains_key("code") {
-                let grant = CodeGrant {
-                    code: query(&to)["code"].clone(),
-                    state: None,
-                    iss: None,
-                    verifier: None,
-                    redirect_uri: Some(other.redirect_uri.clone()),
-                    client: other.clone(),
-                };
-                let resp = app.exchange(&grant).await;
-                assert_ne!(resp.status, StatusCode::OK, "a code for a client the user never saw: {}", resp.text);
-            }
+        assert!(location(&resp).map_or(true, |to| !query(&to).contains_key("code")), "a code for a tampered request");
+    }
+
+    async fn a_consent_post_with_a_widened_request_grants_nothing_more(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let params = AuthParams::new(&client, "email.read_only");
+        let mut page = app.browser.consent_page(&user, &params).await;
+        let field = page
+            .form
+            .hidden
+            .iter_mut()
+            .find(|(k, v)| k != "csrf_token" && v.contains("scope=email.read_only"))
+            .expect("a hidden field of the consent form carries the scope");
+        field.1 = field.1.replace("scope=email.read_only", "scope=email.read_only+email.send");
+
+        // Act
+        let resp = app
+            .browser
+            .post_consent(&page, "allow", &["email.read_only".to_string(), "email.send".to_string()], true)
+            .await;
+
+        // Assert
+        assert!(resp.status().as_u16() < 500, "{}", resp.status());
+        if let Some(to) = location(&resp).filter(|to| query(to).contains_key("code")) {
+            let tokens = app.exchange(&code_grant_from(&to, &client, &params)).await.tokens();
+            assert_eq!(tokens.scope, set_of(&["email.read_only"]), "a tampered request widened the grant");
         }
     }
 

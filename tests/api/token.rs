@@ -449,4 +449,96 @@ e2e! {
         assert!(resp.header("content-type").unwrap_or("").starts_with("application/json"));
         assert_no_store(&resp.headers);
     }
+    async fn a_replayed_code_also_revokes_tokens_refreshed_since(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let grant = app.authorize_code(&user, &client, "openid email.read_only").await;
+        let first = app.exchange(&grant).await.tokens();
+        let refreshed = app.refresh(&client, first.refresh_token(), None).await.tokens();
+
+        // Act
+        app.exchange(&grant).await.assert_error(400, "invalid_grant");
+
+        // Assert
+        app.refresh(&client, refreshed.refresh_token(), None).await.assert_error(400, "invalid_grant");
+        assert_eq!(app.userinfo(&refreshed.access_token).await.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    async fn a_code_exchanged_twice_at_once_succeeds_at_most_once(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+
+        for _ in 0..4 {
+            let grant = app.authorize_code(&user, &client, "email.read_only").await;
+
+            // Act
+            let (a, b) = tokio::join!(app.exchange(&grant), app.exchange(&grant));
+
+            // Assert
+            let wins = [&a, &b].iter().filter(|r| r.status == StatusCode::OK).count();
+            assert!(wins <= 1, "one code, two token responses:\n{}\n{}", a.text, b.text);
+            for r in [&a, &b] {
+                assert!(r.status.as_u16() < 500, "{}", r.text);
+            }
+        }
+    }
+
+    async fn a_loopback_redirect_uri_must_match_the_port_used_at_authorize(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.public_client().await;
+        let params = AuthParams::new(&client, "email.read_only").set("redirect_uri", "http://127.0.0.1:51234/callback");
+        let to = app.authorize(&user, &params, Decision::AllowAll).await;
+        let mut grant = code_grant_from(&to, &client, &params);
+        grant.redirect_uri = Some(PUBLIC_REDIRECT.to_string());
+
+        // Act
+        let resp = app.exchange(&grant).await;
+
+        // Assert
+        resp.assert_error(400, "invalid_grant");
+    }
+
+    async fn a_body_client_id_that_contradicts_basic_is_refused(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let other = app.confidential_client().await;
+        let grant = app.authorize_code(&user, &client, "email.read_only").await;
+
+        // Act
+        let resp = app
+            .post_token(
+                &client.auth(),
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", grant.code.as_str()),
+                    ("redirect_uri", client.redirect_uri.as_str()),
+                    ("code_verifier", grant.verifier.as_deref().unwrap()),
+                    ("client_id", other.client_id.as_str()),
+                ],
+            )
+            .await;
+
+        // Assert
+        assert!(matches!(resp.status.as_u16(), 400 | 401), "{}", resp.text);
+        assert!(resp.body.get("access_token").is_none());
+        assert_no_store(&resp.headers);
+    }
+
+    async fn a_too_short_code_verifier_is_refused(app) {
+        // Arrange: RFC 7636 §4.1, 43 to 128 characters.
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let mut grant = app.authorize_code(&user, &client, "email.read_only").await;
+        grant.verifier = Some("short".to_string());
+
+        // Act
+        let resp = app.exchange(&grant).await;
+
+        // Assert
+        resp.assert_error_in(400, &["invalid_grant", "invalid_request"]);
+    }
 }
