@@ -19,6 +19,8 @@ pub struct Settings {
     pub code_ttl_secs: i64,
     pub id_token_ttl_secs: i64,
     pub session_ttl_secs: i64,
+    /// An admin's session ends after this long without a request (`SCOPEGATE_ADMIN_IDLE_SECS`).
+    pub admin_idle_timeout_secs: i64,
     pub admin_email: Option<String>,
     pub admin_password: Option<SecretString>,
     /// Master key for sealing secrets at rest: 32 bytes, base64.
@@ -28,6 +30,46 @@ pub struct Settings {
     pub login_rate_limit_per_minute: u32,
     pub token_rate_limit_per_minute: u32,
     pub db_pool_size: u32,
+    /// Google upstream; without a client id, "Continue with Google" is not offered.
+    pub google: GoogleSettings,
+}
+
+/// Google endpoints (configurable so tests can run a local fake Google).
+#[derive(Clone, Debug)]
+pub struct GoogleSettings {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub auth_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+    /// Gmail and Calendar APIs live under this base, with Google's own paths.
+    pub api_url: String,
+    /// The People API base; defaults to `api_url` when that was set, else Google's own host.
+    pub people_url: Option<String>,
+}
+
+impl Default for GoogleSettings {
+    fn default() -> Self {
+        GoogleSettings {
+            client_id: None,
+            client_secret: None,
+            auth_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_url: "https://oauth2.googleapis.com/token".into(),
+            userinfo_url: "https://openidconnect.googleapis.com/v1/userinfo".into(),
+            api_url: "https://www.googleapis.com".into(),
+            people_url: None,
+        }
+    }
+}
+
+impl GoogleSettings {
+    pub fn people_base(&self) -> &str {
+        match &self.people_url {
+            Some(u) => u,
+            None if self.api_url != GoogleSettings::default().api_url => &self.api_url,
+            None => "https://people.googleapis.com",
+        }
+    }
 }
 
 impl Default for Settings {
@@ -41,6 +83,7 @@ impl Default for Settings {
             code_ttl_secs: 60,
             id_token_ttl_secs: 3600,
             session_ttl_secs: 12 * 3600,
+            admin_idle_timeout_secs: 900,
             admin_email: None,
             admin_password: None,
             seal_key: None,
@@ -48,6 +91,7 @@ impl Default for Settings {
             login_rate_limit_per_minute: 30,
             token_rate_limit_per_minute: 600,
             db_pool_size: 8,
+            google: GoogleSettings::default(),
         }
     }
 }
@@ -85,6 +129,7 @@ struct FileSettings {
     code_ttl_secs: Option<i64>,
     id_token_ttl_secs: Option<i64>,
     session_ttl_secs: Option<i64>,
+    admin_idle_timeout_secs: Option<i64>,
     admin_email: Option<String>,
     seal_key_file: Option<PathBuf>,
     login_rate_limit_per_minute: Option<u32>,
@@ -126,6 +171,7 @@ impl Settings {
             code_ttl_secs,
             id_token_ttl_secs,
             session_ttl_secs,
+            admin_idle_timeout_secs,
             login_rate_limit_per_minute,
             token_rate_limit_per_minute,
             db_pool_size
@@ -170,10 +216,33 @@ impl Settings {
         if let Some(v) = env("SCOPEGATE_SEAL_KEY") {
             self.seal_key = Some(SecretString::from(v));
         }
+        if let Some(v) = env("SCOPEGATE_GOOGLE_CLIENT_ID") {
+            self.google.client_id = Some(v);
+        }
+        if let Some(v) = env("SCOPEGATE_GOOGLE_CLIENT_SECRET") {
+            self.google.client_secret = Some(SecretString::from(v));
+        }
+        let urls: [(&str, &mut String); 4] = [
+            ("SCOPEGATE_GOOGLE_AUTH_URL", &mut self.google.auth_url),
+            ("SCOPEGATE_GOOGLE_TOKEN_URL", &mut self.google.token_url),
+            (
+                "SCOPEGATE_GOOGLE_USERINFO_URL",
+                &mut self.google.userinfo_url,
+            ),
+            ("SCOPEGATE_GOOGLE_API_URL", &mut self.google.api_url),
+        ];
+        for (name, slot) in urls {
+            if let Some(v) = env(name) {
+                *slot = v.trim_end_matches('/').to_string();
+            }
+        }
+        if let Some(v) = env("SCOPEGATE_GOOGLE_PEOPLE_URL") {
+            self.google.people_url = Some(v.trim_end_matches('/').to_string());
+        }
         if let Some(v) = env("SCOPEGATE_SEAL_KEY_FILE") {
             self.seal_key_file = Some(PathBuf::from(v));
         }
-        let numbers: [(&'static str, &mut i64); 5] = [
+        let numbers: [(&'static str, &mut i64); 6] = [
             (
                 "SCOPEGATE_ACCESS_TOKEN_TTL_SECS",
                 &mut self.access_token_ttl_secs,
@@ -185,6 +254,10 @@ impl Settings {
             ("SCOPEGATE_CODE_TTL_SECS", &mut self.code_ttl_secs),
             ("SCOPEGATE_ID_TOKEN_TTL_SECS", &mut self.id_token_ttl_secs),
             ("SCOPEGATE_SESSION_TTL_SECS", &mut self.session_ttl_secs),
+            (
+                "SCOPEGATE_ADMIN_IDLE_SECS",
+                &mut self.admin_idle_timeout_secs,
+            ),
         ];
         for (name, slot) in numbers {
             if let Some(v) = env(name) {

@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod ops;
 pub mod startup;
 pub mod store;
+pub mod upstream;
 pub mod web;
 
 pub use startup::Application;

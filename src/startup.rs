@@ -31,6 +31,8 @@ pub struct AppState {
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
     pub limits: RateLimits,
+    /// The Google upstream, when a Google client id is configured.
+    pub google: Option<crate::upstream::google::Google>,
 }
 
 impl AppState {
@@ -108,7 +110,10 @@ impl Application {
             .map_err(|e| StartupError::Setup(e.to_string()))??
         };
 
+        let google =
+            crate::upstream::google::Google::new(&settings.google).map_err(StartupError::Setup)?;
         let state = web::Data::new(AppState {
+            google,
             limits: RateLimits::new(
                 settings.login_rate_limit_per_minute,
                 settings.token_rate_limit_per_minute,
@@ -142,6 +147,7 @@ impl Application {
                 )
                 .configure(crate::web::routes)
                 .configure(crate::oauth::routes)
+                .configure(crate::upstream::routes)
                 .configure(crate::api::routes)
         })
         .listen(listener)

@@ -25,8 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             let guard = RequireScopes::set(route.operation.any_of());
             let handler = match route.operation {
                 Operation::Account => web::method(method).to(account::get_account),
-                operation => web::method(method)
-                    .to(move |auth, req, state| resources::dispatch(operation, auth, req, state)),
+                _ => web::method(method).to(move |auth, req, body, state| {
+                    resources::dispatch(route, auth, req, body, state)
+                }),
             };
             resource = resource.route(handler.wrap(guard));
         }

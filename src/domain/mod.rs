@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod client;
+pub mod google;
+pub mod mail;
 pub mod scope;
 pub mod token;
 pub mod user;

@@ -18,13 +18,14 @@ use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, Registrar};
 use sha2::Sha256;
 use url::Url;
 
+use crate::domain::google::{covered_by, parse_google_scopes};
 use crate::domain::scope::{Scope, ScopeInfo, ScopeSet};
 use crate::domain::token::login_too_old;
 use crate::error::{AppError, OAuthError, OAuthErrorKind};
 use crate::oauth::params::{AuthorizeRequest, Params};
 use crate::oauth::primitives::{refusal_or, FlowKind, IssueContext, Primitives};
 use crate::startup::AppState;
-use crate::store::{audit, grants};
+use crate::store::{audit, google as google_store, grants};
 use crate::web::session::{self, SignedIn};
 use crate::web::{csrf, login, pages};
 
@@ -40,6 +41,10 @@ pub struct ConsentPage {
     pub binding: String,
     pub choices: Vec<&'static ScopeInfo>,
     pub already: Vec<&'static ScopeInfo>,
+    /// Scopes the linked Google account has not granted: shown, but not offered.
+    pub unavailable: Vec<&'static ScopeInfo>,
+    /// "Ask Google again" for the unavailable ones.
+    pub ask_google: Option<String>,
 }
 
 /// The user's answer on the consent page.
@@ -64,6 +69,7 @@ struct ConsentView {
     request: String,
     choices: ScopeSet,
     already: ScopeSet,
+    unavailable: ScopeSet,
 }
 
 /// Parsed `prompt` (OIDC Core §3.1.2.1).
@@ -168,6 +174,13 @@ fn respond(
 
 fn render_consent(req: &HttpRequest, state: &AppState, view: ConsentView) -> HttpResponse {
     let c = csrf::issue(req, state);
+    let ask_google = (!view.unavailable.is_empty() && state.google.is_some()).then(|| {
+        let back = format!("/oauth/authorize?{}", view.request);
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &back)
+            .finish();
+        format!("/auth/google?{q}")
+    });
     let page = ConsentPage {
         binding: binding_for(state, &view.session_digest, &view.request),
         client_name: view.client_name,
@@ -176,6 +189,8 @@ fn render_consent(req: &HttpRequest, state: &AppState, view: ConsentView) -> Htt
         request: view.request,
         choices: view.choices.iter().map(Scope::info).collect(),
         already: view.already.iter().map(Scope::info).collect(),
+        unavailable: view.unavailable.iter().map(Scope::info).collect(),
+        ask_google,
     };
     let mut res = pages::render(StatusCode::OK, &page);
     if let Some(cookie) = c.cookie {
@@ -453,6 +468,13 @@ fn decide(
     } else {
         ScopeSet::default()
     };
+    // A Google-linked account can only grant what Google granted Scopegate.
+    let google_link = prims.with_conn(|c| google_store::find_by_user(c, &user_id))?;
+    let available = match &google_link {
+        Some(g) => covered_by(&parse_google_scopes(&g.granted_scopes)),
+        None => ScopeSet::all(),
+    };
+    let unavailable = choices.difference(&available);
 
     let final_scope = match decision {
         None => {
@@ -468,8 +490,9 @@ fn decide(
                     user_email: user.user.email.clone(),
                     session_digest: user.digest.clone(),
                     request: params.to_query(),
-                    choices,
+                    choices: choices.intersection(&available),
                     already,
+                    unavailable,
                 }));
             }
             requested.union(&extra)
@@ -498,7 +521,7 @@ fn decide(
             let mut accepted = ScopeSet::default();
             for name in &checked {
                 match Scope::parse(name) {
-                    Ok(s) if choices.contains(s) => accepted.insert(s),
+                    Ok(s) if choices.contains(s) && available.contains(s) => accepted.insert(s),
                     _ => {
                         return Ok(fail(OAuthError::invalid_request(
                             "a scope outside the request was submitted",

@@ -854,3 +854,57 @@ pub fn refusal_or(prims: &Primitives<'_>, fallback: OAuthError) -> OAuthError {
         None => fallback,
     }
 }
+
+/// An access token issued outside the OAuth flows (native authentication).
+pub struct DirectIssue {
+    pub access_token: String,
+    pub grant_id: String,
+    pub exp: i64,
+}
+
+/// Starts a token family for (user, client) and signs its first access token.
+pub fn issue_access_token(
+    conn: &mut DbConnection,
+    ctx: &IssueContext,
+    now: i64,
+    client_id: &str,
+    user_id: &str,
+    scope: &ScopeSet,
+) -> Result<DirectIssue, crate::error::AppError> {
+    let grant_id = random_id("", 16);
+    grants::insert_grant(
+        conn,
+        &GrantRow {
+            id: grant_id.clone(),
+            client_id: client_id.to_string(),
+            user_id: Some(user_id.to_string()),
+            scopes: scope.to_string(),
+            redirect_uri: None,
+            auth_time: None,
+            created_at: now,
+            last_used_at: now,
+            revoked_at: None,
+        },
+    )?;
+    let claims = AccessClaims {
+        iss: ctx.issuer.clone(),
+        sub: user_id.to_string(),
+        aud: ctx.issuer.clone(),
+        client_id: client_id.to_string(),
+        scope: scope.to_string(),
+        iat: now,
+        exp: now + ctx.lifetimes.access,
+        jti: random_id("", 16),
+        gid: grant_id.clone(),
+        auth_time: None,
+    };
+    let access_token = ctx
+        .ring
+        .sign(&claims, "at+jwt")
+        .map_err(|e| anyhow::anyhow!("signing an access token: {e}"))?;
+    Ok(DirectIssue {
+        access_token,
+        grant_id,
+        exp: claims.exp,
+    })
+}

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod google;
 pub mod grants;
 pub mod keys;
 pub mod schema;

@@ -134,3 +134,34 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     audit_events,
 );
+
+diesel::table! {
+    google_accounts (user_id) {
+        user_id -> Text,
+        google_sub -> Text,
+        email -> Text,
+        oauth_client_id -> Nullable<Text>,
+        oauth_client_secret_sealed -> Nullable<Text>,
+        refresh_token_sealed -> Nullable<Text>,
+        access_token_sealed -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
+        granted_scopes -> Text,
+        needs_reauth -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    connect_codes (digest) {
+        digest -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        scopes -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(google_accounts, users);

@@ -21,6 +21,8 @@ pub struct LoginPage {
     pub return_to: String,
     pub email: String,
     pub error: Option<String>,
+    /// "Continue with Google", when Google is configured.
+    pub google: Option<String>,
 }
 
 const BAD_CREDENTIALS: &str = "Incorrect email or password.";
@@ -60,6 +62,12 @@ fn login_page(
     error: Option<String>,
 ) -> HttpResponse {
     let c = csrf::issue(req, state);
+    let google = state.google.is_some().then(|| {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &return_to)
+            .finish();
+        format!("/auth/google?{q}")
+    });
     let mut res = pages::render(
         status,
         &LoginPage {
@@ -67,6 +75,7 @@ fn login_page(
             return_to,
             email,
             error,
+            google,
         },
     );
     if let Some(cookie) = c.cookie {

@@ -121,3 +121,34 @@ pub fn start(
     )?;
     Ok(token)
 }
+
+/// Reads an encrypted cookie's value, or `None` if absent or tampered with.
+pub fn read_private(req: &HttpRequest, state: &AppState, name: &str) -> Option<String> {
+    let raw = req.cookie(name)?;
+    let mut jar = CookieJar::new();
+    jar.add_original(raw);
+    jar.private(&state.cookie_key)
+        .get(name)
+        .map(|c| c.value().to_string())
+}
+
+/// An encrypted (and authenticated) cookie, for short-lived flow state.
+pub fn private_cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age: i64,
+) -> Cookie<'static> {
+    let cookie = Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(max_age))
+        .finish();
+    let mut jar = CookieJar::new();
+    jar.private_mut(&state.cookie_key).add(cookie);
+    jar.get(name)
+        .cloned()
+        .unwrap_or_else(|| Cookie::new(name, ""))
+}

@@ -1,0 +1,2 @@
+DROP TABLE connect_codes;
+DROP TABLE google_accounts;
