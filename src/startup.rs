@@ -158,6 +158,7 @@ impl Application {
         .run();
 
         spawn_key_reloader(state.clone().into_inner());
+        spawn_janitor(state.clone().into_inner());
         tracing::info!(%address, issuer = %state.issuer, "scopegate listening on http://{address}");
         Ok(Application {
             port: address.port(),
@@ -277,6 +278,29 @@ fn spawn_key_reloader(state: Arc<AppState>) {
                 .await;
             if let Err(e) = result {
                 tracing::warn!(error = ?e, "reloading signing keys failed");
+            }
+        }
+    });
+}
+
+/// How often expired codes, sessions and revocation entries are deleted.
+const PURGE_EVERY_SECS: u64 = 600;
+
+/// Deletes rows that can no longer matter: expired codes, sessions and revoked-jti entries.
+fn spawn_janitor(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(PURGE_EVERY_SECS));
+        loop {
+            tick.tick().await;
+            let now = state.now();
+            let result = state
+                .store
+                .run(move |conn| crate::store::purge_expired(conn, now))
+                .await;
+            match result {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
             }
         }
     });

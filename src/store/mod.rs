@@ -201,6 +201,19 @@ impl Store {
     }
 }
 
+/// Deletes expired authorization codes (kept a day past expiry, so replays are still
+/// recognised), sessions and revoked-jti entries of expired tokens.
+pub fn purge_expired(conn: &mut DbConnection, now: i64) -> Result<usize, StoreError> {
+    use diesel::prelude::*;
+    let codes = grants::delete_expired_codes(conn, now - 24 * 3600)?;
+    let sessions = sessions::delete_expired(conn, now)?;
+    let jtis = diesel::delete(
+        schema::revoked_tokens::table.filter(schema::revoked_tokens::expires_at.le(now)),
+    )
+    .execute(conn)?;
+    Ok(codes + sessions + jtis)
+}
+
 /// `true` for errors caused by a unique-key collision.
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(
