@@ -323,4 +323,57 @@ e2e! {
         // Act + Assert
         assert_sent_to_login(&app, &app.browser, &client).await;
     }
+    async fn passwords_are_stored_as_argon2id(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let store = app.store.clone();
+        let email = user.email.clone();
+
+        // Act
+        let stored = tokio::task::spawn_blocking(move || {
+            let mut conn = store.conn().expect("a connection");
+            scopegate::store::users::find_by_email(&mut conn, &email).expect("query")
+        })
+        .await
+        .unwrap()
+        .expect("the user exists");
+
+        // Assert
+        let hash = stored.password_hash.expect("a password hash");
+        assert!(hash.starts_with("$argon2id$"), "argon2id PHC string, got {}", &hash[..hash.len().min(12)]);
+        assert!(!hash.contains(&user.password));
+    }
+
+    async fn an_unknown_email_takes_about_as_long_as_a_wrong_password(app) {
+        // Arrange: an unknown user must still cost a hash, or timing tells who has an account.
+        let user = app.create_user().await;
+        let form = app.browser.login_form("/login").await;
+        let attempt = |email: String| {
+            let mut fields = form.hidden.clone();
+            fields.push(("email".to_string(), email));
+            fields.push(("password".to_string(), "definitely wrong".to_string()));
+            let browser = app.browser.clone();
+            let action = form.action.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let resp = browser.post_form(action.as_str(), &fields).await;
+                assert!(!resp.status().is_redirection());
+                started.elapsed()
+            }
+        };
+        let mut wrong = Vec::new();
+        let mut unknown = Vec::new();
+
+        // Act
+        for i in 0..5 {
+            wrong.push(attempt(user.email.clone()).await);
+            unknown.push(attempt(format!("nobody-{i}@example.test")).await);
+        }
+
+        // Assert
+        wrong.sort();
+        unknown.sort();
+        let (w, u) = (wrong[2], unknown[2]);
+        assert!(u * 3 >= w, "unknown email {u:?} vs wrong password {w:?} (medians)");
+    }
 }
