@@ -413,10 +413,25 @@ fn user_add_admin_is_accepted() {
     cli.ok(&["migrate"], None);
 
     // Act
-    let out = cli.run(&["user", "add", "--email", "root@example.test", "--name", "Root", "--admin"], Some("admin password 99\n"));
+    let out = cli.run(
+        &[
+            "user",
+            "add",
+            "--email",
+            "root@example.test",
+            "--name",
+            "Root",
+            "--admin",
+        ],
+        Some("admin password 99\n"),
+    );
 
     // Assert
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -425,9 +440,16 @@ fn client_add_with_an_insecure_redirect_uri_is_refused() {
     let cli = Cli::new();
     cli.ok(&["migrate"], None);
 
-    for uri in ["http://client.example/cb", "not a url", "https://client.example/cb#frag"] {
+    for uri in [
+        "http://client.example/cb",
+        "not a url",
+        "https://client.example/cb#frag",
+    ] {
         // Act
-        let out = cli.run(&["client", "add", "--name", "X", "--redirect-uri", uri], None);
+        let out = cli.run(
+            &["client", "add", "--name", "X", "--redirect-uri", uri],
+            None,
+        );
 
         // Assert
         assert!(!out.status.success(), "{uri} is refused");

@@ -970,7 +970,10 @@ impl Browser {
             .cookie_provider(jar)
             .build()
             .expect("reqwest client");
-        Browser { http, address: address.to_string() }
+        Browser {
+            http,
+            address: address.to_string(),
+        }
     }
 
     pub fn url(&self, path_or_url: &str) -> String {
