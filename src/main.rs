@@ -96,6 +96,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
+            // One line: database drivers put newlines in their messages.
+            let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
             eprintln!("scopegate: {message}");
             ExitCode::FAILURE
         }

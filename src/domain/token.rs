@@ -113,7 +113,8 @@ pub fn key_still_published(retired_at: Option<i64>, lifetimes: &Lifetimes, now: 
 
 /// `max_age` (OIDC Core §3.1.2.1): is the sign-in at `auth_time` too old?
 pub fn login_too_old(auth_time: i64, max_age: Option<i64>, now: i64) -> bool {
-    max_age.is_some_and(|max| now - auth_time > max)
+    // max_age=0 means "sign in again now" (OIDC Core §3.1.2.1), even within the same second.
+    max_age.is_some_and(|max| max == 0 || now - auth_time > max)
 }
 
 #[cfg(test)]
@@ -157,6 +158,7 @@ mod tests {
     #[test]
     fn max_age_zero_always_demands_a_fresh_login() {
         assert!(login_too_old(100, Some(0), 101));
+        assert!(login_too_old(100, Some(0), 100));
         assert!(!login_too_old(100, None, 10_000));
         assert!(!login_too_old(100, Some(60), 160));
     }

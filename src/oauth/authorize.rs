@@ -424,6 +424,8 @@ fn decide(
             )));
         }
         let mut again = params.clone();
+        // A fresh sign-in satisfies max_age; keeping it would send the user back forever.
+        again.remove("max_age");
         if prompt.login {
             // Sign in once, then continue without asking again.
             let rest: Vec<&str> = params

@@ -21,11 +21,19 @@ pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
             "malformed Authorization header",
         )
     })?;
+    // Another scheme counts as no authentication at all (RFC 6750 §3.1).
+    if !value
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("bearer")
+    {
+        return Ok(None);
+    }
     match crate::oauth::params::strip_scheme(value, "Bearer") {
         Some(token) if !token.is_empty() => Ok(Some(token.to_string())),
         _ => Err(OAuthError::new(
             OAuthErrorKind::InvalidRequest,
-            "expected a Bearer token",
+            "malformed Bearer token",
         )),
     }
 }
