@@ -2,7 +2,7 @@
 //! (introspection, revocation): the same rules as the token endpoint.
 
 use actix_web::http::header;
-use actix_web::HttpRequest;
+use actix_web::{web, HttpRequest};
 
 use crate::crypto::secret;
 use crate::error::OAuthError;
@@ -20,6 +20,15 @@ pub fn is_form(req: &HttpRequest) -> bool {
             m.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
+}
+
+/// The request body, or `invalid_request` when it could not be read (over the payload limit,
+/// or cut off), so that the client gets an RFC 6749 §5.2 error rather than actix's
+/// plain-text 413.
+pub fn form_body(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Bytes, OAuthError> {
+    body.map_err(|_| {
+        OAuthError::invalid_request("the request body is too large or could not be read")
+    })
 }
 
 /// Reads the credentials of a request; `None` credentials are `invalid_client`.

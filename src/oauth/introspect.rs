@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::crypto::secret;
 use crate::error::{AppError, OAuthError};
-use crate::oauth::client_auth::{authenticate, credentials, is_form};
+use crate::oauth::client_auth::{authenticate, credentials, form_body, is_form};
 use crate::oauth::params::Params;
 use crate::oauth::{bearer, primitives::Client};
 use crate::startup::AppState;
@@ -39,7 +39,7 @@ pub struct Introspection {
 pub async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     match introspect_inner(&req, &state, body).await {
         Ok(i) => HttpResponse::Ok()
@@ -56,7 +56,7 @@ pub async fn introspect(
 async fn introspect_inner(
     req: &HttpRequest,
     state: &AppState,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<Introspection, AppError> {
     if !is_form(req) {
         return Err(OAuthError::invalid_request(
@@ -64,6 +64,7 @@ async fn introspect_inner(
         )
         .into());
     }
+    let body = form_body(body)?;
     let params = Params::parse(&body);
     params.check_shape()?;
     let creds = credentials(req, &params)?;

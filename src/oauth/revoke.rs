@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use crate::crypto::secret;
 use crate::domain::token::{AccessClaims, REFRESH_TOKEN_PREFIX};
 use crate::error::{AppError, OAuthError};
-use crate::oauth::client_auth::{authenticate, credentials, is_form};
+use crate::oauth::client_auth::{authenticate, credentials, form_body, is_form};
 use crate::oauth::params::Params;
 use crate::startup::AppState;
 use crate::store::{audit, grants};
@@ -14,7 +14,7 @@ use crate::store::{audit, grants};
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
     match revoke_inner(&req, &state, body).await {
         Ok(()) => HttpResponse::Ok()
@@ -31,7 +31,7 @@ pub async fn revoke(
 async fn revoke_inner(
     req: &HttpRequest,
     state: &AppState,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<(), AppError> {
     if !is_form(req) {
         return Err(OAuthError::invalid_request(
@@ -39,6 +39,7 @@ async fn revoke_inner(
         )
         .into());
     }
+    let body = form_body(body)?;
     let params = Params::parse(&body);
     params.check_shape()?;
     let creds = credentials(req, &params)?;

@@ -251,7 +251,7 @@ e2e! {
         let client = app.confidential_client().await;
         let basic = basic_auth(&client.client_id, client.secret());
         let form = "application/x-www-form-urlencoded";
-        let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>)> = vec![
+        let cases: Vec<RawCase> = vec![
             ("a 100 kB token", Some(form), Some(&basic), format!("token={}", "a".repeat(100_000)).into_bytes()),
             ("a 60 kB token", Some(form), Some(&basic), format!("token={}", "a".repeat(60_000)).into_bytes()),
             ("a 5 kB JWT-shaped token", Some(form), Some(&basic), format!("token={}.{}.{}", "e".repeat(2000), "f".repeat(2000), "g".repeat(1000)).into_bytes()),

@@ -247,7 +247,7 @@ e2e! {
         let client = app.confidential_client().await;
         let basic = basic_auth(&client.client_id, client.secret());
         let form = "application/x-www-form-urlencoded";
-        let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>)> = vec![
+        let cases: Vec<RawCase> = vec![
             ("a 100 kB token", Some(form), Some(&basic), format!("token={}", "a".repeat(100_000)).into_bytes()),
             ("a 60 kB token", Some(form), Some(&basic), format!("token={}", "a".repeat(60_000)).into_bytes()),
             ("a 4 kB refresh-token-looking string", Some(form), Some(&basic), format!("token=sgr_{}", "b".repeat(4_000)).into_bytes()),
@@ -295,28 +295,59 @@ async fn a_revocation_on_one_instance_holds_at_once_on_another_sharing_the_datab
     let single = a.tokens(&user, &other, "calendar").await;
     assert_active(&b.introspect(&client, &family.access_token).await);
     assert_active(&b.introspect(&client, family.refresh_token()).await);
-    assert_eq!(b.get_account(&family.access_token).await.status, StatusCode::OK, "B accepts A's tokens");
-    assert_eq!(b.get_account(&single.access_token).await.status, StatusCode::OK);
+    assert_eq!(
+        b.get_account(&family.access_token).await.status,
+        StatusCode::OK,
+        "B accepts A's tokens"
+    );
+    assert_eq!(
+        b.get_account(&single.access_token).await.status,
+        StatusCode::OK
+    );
 
     // Act: revoke a refresh token (its whole family) on A.
     let family_revoked = a.revoke(&client, family.refresh_token()).await;
 
     // Assert
-    assert_eq!(family_revoked.status, StatusCode::OK, "{}", family_revoked.text);
-    b.introspect(&client, &family.access_token).await.assert_inactive();
-    b.introspect(&client, family.refresh_token()).await.assert_inactive();
-    b.get_account(&family.access_token).await.assert_invalid_token();
+    assert_eq!(
+        family_revoked.status,
+        StatusCode::OK,
+        "{}",
+        family_revoked.text
+    );
+    b.introspect(&client, &family.access_token)
+        .await
+        .assert_inactive();
+    b.introspect(&client, family.refresh_token())
+        .await
+        .assert_inactive();
+    b.get_account(&family.access_token)
+        .await
+        .assert_invalid_token();
     b.refresh(&client, family.refresh_token())
         .await
         .assert_oauth_error(400, "invalid_grant");
-    assert_eq!(b.get_account(&single.access_token).await.status, StatusCode::OK, "another grant is untouched");
+    assert_eq!(
+        b.get_account(&single.access_token).await.status,
+        StatusCode::OK,
+        "another grant is untouched"
+    );
 
     // Act: revoke a single access token on A.
     let token_revoked = a.revoke(&other, &single.access_token).await;
 
     // Assert
-    assert_eq!(token_revoked.status, StatusCode::OK, "{}", token_revoked.text);
-    b.introspect(&other, &single.access_token).await.assert_inactive();
-    b.get_account(&single.access_token).await.assert_invalid_token();
+    assert_eq!(
+        token_revoked.status,
+        StatusCode::OK,
+        "{}",
+        token_revoked.text
+    );
+    b.introspect(&other, &single.access_token)
+        .await
+        .assert_inactive();
+    b.get_account(&single.access_token)
+        .await
+        .assert_invalid_token();
     assert_active(&b.introspect(&other, single.refresh_token()).await);
 }

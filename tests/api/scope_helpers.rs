@@ -80,6 +80,9 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// A raw request case: what it is, content type, Authorization header, body.
+pub type RawCase<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Vec<u8>);
+
 /// A response read whole.
 #[derive(Debug)]
 pub struct Answer {
@@ -121,7 +124,12 @@ impl Answer {
             "JSON content type, got {:?}",
             self.content_type
         );
-        assert_eq!(self.body["type"].as_str(), Some(kind), "type; body: {}", self.text);
+        assert_eq!(
+            self.body["type"].as_str(),
+            Some(kind),
+            "type; body: {}",
+            self.text
+        );
         assert!(
             self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
             "a message; body: {}",
@@ -129,7 +137,12 @@ impl Answer {
         );
         let expected: std::collections::HashSet<String> =
             ["message", "type"].iter().map(|k| k.to_string()).collect();
-        assert_eq!(keys(&self.body), expected, "only message and type: {}", self.text);
+        assert_eq!(
+            keys(&self.body),
+            expected,
+            "only message and type: {}",
+            self.text
+        );
     }
 
     /// RFC 6750 §3.1 `invalid_token`: 401, the error in the challenge, a Nylas-shaped body.
@@ -147,27 +160,41 @@ impl Answer {
     #[track_caller]
     pub fn assert_inactive(&self) {
         assert_eq!(self.status, StatusCode::OK, "status; body: {}", self.text);
-        assert_eq!(self.body, serde_json::json!({"active": false}), "body: {}", self.text);
+        assert_eq!(
+            self.body,
+            serde_json::json!({"active": false}),
+            "body: {}",
+            self.text
+        );
     }
 
     /// An RFC 6749 §5.2-shaped error, `Cache-Control: no-store`.
     #[track_caller]
     pub fn assert_oauth_error(&self, status: u16, error: &str) {
         assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text);
-        assert_eq!(self.body["error"].as_str(), Some(error), "error; body: {}", self.text);
+        assert_eq!(
+            self.body["error"].as_str(),
+            Some(error),
+            "error; body: {}",
+            self.text
+        );
         assert!(
             self.body["error_description"].is_string(),
             "error_description; body: {}",
             self.text
         );
         assert!(
-            self.cache_control.as_deref().unwrap_or("").contains("no-store"),
+            self.cache_control
+                .as_deref()
+                .unwrap_or("")
+                .contains("no-store"),
             "Cache-Control: no-store, got {:?}",
             self.cache_control
         );
     }
 
-    /// Anything but a 5xx; and if JSON, an RFC 6749 error or `{"active": false}`.
+    /// A 4xx with an RFC 6749 §5.2 JSON error, or a 200 that tells nothing: never a 5xx,
+    /// never a plain-text error.
     #[track_caller]
     pub fn assert_refused_without_500(&self, what: &str) {
         assert!(
@@ -177,9 +204,21 @@ impl Answer {
             self.text
         );
         if self.status.is_client_error() {
-            if self.content_type.as_deref().is_some_and(|c| c.starts_with("application/json")) {
-                assert!(self.body["error"].is_string(), "{what}: an error code: {}", self.text);
-            }
+            assert!(
+                self.content_type
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("application/json")),
+                "{what}: a JSON error, got {} {:?}: {}",
+                self.status,
+                self.content_type,
+                self.text
+            );
+            assert!(self.body["error"].is_string(), "{what}: {}", self.text);
+            assert!(
+                self.body["error_description"].is_string(),
+                "{what}: {}",
+                self.text
+            );
         } else {
             assert!(
                 self.body == serde_json::json!({"active": false}) || self.text.is_empty(),
@@ -213,9 +252,16 @@ impl TestApp {
     }
 
     /// A form POST to `path` authenticated as `auth` (Basic or in the body).
-    pub async fn post_client_form(&self, path: &str, auth: &ClientAuth, form: &[(&str, &str)]) -> Answer {
-        let mut pairs: Vec<(String, String)> =
-            form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    pub async fn post_client_form(
+        &self,
+        path: &str,
+        auth: &ClientAuth,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut pairs: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         match auth {
             ClientAuth::Post(id, secret) => {
                 pairs.push(("client_id".into(), id.clone()));
@@ -402,7 +448,10 @@ impl Instance {
         let resp = self
             .api
             .post(format!("{}/oauth/introspect", self.address))
-            .header("Authorization", basic_auth(&client.client_id, client.secret()))
+            .header(
+                "Authorization",
+                basic_auth(&client.client_id, client.secret()),
+            )
             .form(&[("token", token)])
             .send()
             .await
@@ -414,8 +463,14 @@ impl Instance {
         let resp = self
             .api
             .post(format!("{}/oauth/token", self.address))
-            .header("Authorization", basic_auth(&client.client_id, client.secret()))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+            .header(
+                "Authorization",
+                basic_auth(&client.client_id, client.secret()),
+            )
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ])
             .send()
             .await
             .expect("POST /oauth/token");
