@@ -35,10 +35,18 @@ struct TokenBody {
     id_token: Option<String>,
 }
 
-pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> HttpResponse {
     if let Err(wait) = state.limits.check(Limit::Token, &req) {
         return too_many_requests(wait);
     }
+    let body = match crate::oauth::client_auth::form_body(body) {
+        Ok(b) => b,
+        Err(e) => return e.error_response(),
+    };
     match token_inner(&req, &state, body).await {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -922,6 +922,7 @@ impl Decision {
 
 /// Where one response sent the browser.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a test helper; boxing would only add noise
 pub enum Step {
     /// A redirect to Scopegate's login page.
     Login(Url),

@@ -272,7 +272,7 @@ e2e! {
         // Assert
         assert!(statuses.contains(&429), "some attempt is refused with 429: {statuses:?}");
         let secs: u64 = retry_after.expect("Retry-After on 429").parse().expect("Retry-After in seconds");
-        assert!(secs >= 1 && secs <= 60, "Retry-After {secs}");
+        assert!((1..=60).contains(&secs), "Retry-After {secs}");
     }
 
     #[settings(|s| s.token_rate_limit_per_minute = 3)]
