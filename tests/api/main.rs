@@ -10,8 +10,17 @@ mod client_credentials;
 mod consent;
 mod discovery;
 mod errors;
+#[macro_use]
+mod fake_google;
+#[macro_use]
+mod google_helpers;
+mod google_api;
+mod google_login;
+mod google_refresh;
+mod google_sealed;
 mod introspection;
 mod login;
+mod native_auth;
 mod oidc;
 mod refresh;
 mod resource_api;
