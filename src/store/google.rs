@@ -136,3 +136,13 @@ pub fn consume_connect_code(conn: &mut DbConnection, digest: &str, now: i64) -> 
     .execute(conn)?;
     Ok(n == 1)
 }
+
+pub fn set_granted_scopes(
+    conn: &mut DbConnection,
+    user_id: &str,
+    granted: &str,
+) -> QueryResult<usize> {
+    diesel::update(google_accounts::table.find(user_id))
+        .set(google_accounts::granted_scopes.eq(granted))
+        .execute(conn)
+}

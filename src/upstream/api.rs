@@ -231,7 +231,9 @@ fn nylas_thread(account: &str, t: &Value) -> Value {
     let first = messages.first().cloned().unwrap_or(Value::Null);
     json!({
         "id": t["id"], "object": "thread", "account_id": account,
-        "subject": header(&first, "Subject"), "snippet": t["snippet"],
+        "subject": header(&first, "Subject"),
+        // threads.get has no snippet of its own: the latest message's stands for it.
+        "snippet": if t["snippet"].is_null() { messages.last().map(|m| m["snippet"].clone()).unwrap_or(Value::Null) } else { t["snippet"].clone() },
         "message_ids": messages.iter().map(|m| m["id"].clone()).collect::<Vec<_>>(),
         "unread": messages.iter().any(|m| labels_of(m).iter().any(|l| l == "UNREAD")),
     })
@@ -336,8 +338,9 @@ fn google_person(body: &Value) -> Value {
 
 const PERSON_FIELDS: &str = "names,emailAddresses,phoneNumbers";
 
-/// Label changes for `PUT /messages/{id}` and `PUT /threads/{id}`.
-fn modify_body(body: &Value) -> Value {
+/// Label changes for `PUT /messages/{id}` and `PUT /threads/{id}`: `unread` / `starred`
+/// toggle their system labels; `label_ids` replaces the other labels (`current`).
+fn modify_body(body: &Value, current: &[String]) -> Value {
     let mut add: Vec<Value> = Vec::new();
     let mut remove: Vec<Value> = Vec::new();
     for (field, label) in [("unread", "UNREAD"), ("starred", "STARRED")] {
@@ -348,7 +351,21 @@ fn modify_body(body: &Value) -> Value {
         }
     }
     if let Some(ids) = body["label_ids"].as_array() {
-        add.extend(ids.iter().cloned());
+        let wanted: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
+        add.extend(
+            wanted
+                .iter()
+                .filter(|w| !current.iter().any(|c| c == *w))
+                .map(|w| json!(w)),
+        );
+        remove.extend(
+            current
+                .iter()
+                .filter(|c| {
+                    !matches!(c.as_str(), "UNREAD" | "STARRED") && !wanted.contains(&c.as_str())
+                })
+                .map(|c| json!(c)),
+        );
     }
     json!({"addLabelIds": add, "removeLabelIds": remove})
 }
@@ -413,11 +430,32 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
             Ok(nylas_message(acct, &m, "message"))
         }
         ("PUT", "/messages/{id}") => {
+            let id = id(req)?;
+            let b = json_body(body)?;
+            let current = if b.get("label_ids").is_some() {
+                labels_of(
+                    &s.call(
+                        Method::GET,
+                        &s.gmail(&format!("/messages/{id}?format=minimal")),
+                        None,
+                    )
+                    .await?,
+                )
+            } else {
+                Vec::new()
+            };
+            s.call(
+                Method::POST,
+                &s.gmail(&format!("/messages/{id}/modify")),
+                Some(&modify_body(&b, &current)),
+            )
+            .await?;
+            // modify answers ids and labels only; Nylas answers the whole message.
             let m = s
                 .call(
-                    Method::POST,
-                    &s.gmail(&format!("/messages/{}/modify", id(req)?)),
-                    Some(&modify_body(&json_body(body)?)),
+                    Method::GET,
+                    &s.gmail(&format!("/messages/{id}?format=full")),
+                    None,
                 )
                 .await?;
             Ok(nylas_message(acct, &m, "message"))
@@ -464,11 +502,19 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
             Ok(nylas_thread(acct, &t))
         }
         ("PUT", "/threads/{id}") => {
+            let id = id(req)?;
+            let b = json_body(body)?;
+            s.call(
+                Method::POST,
+                &s.gmail(&format!("/threads/{id}/modify")),
+                Some(&modify_body(&b, &[])),
+            )
+            .await?;
             let t = s
                 .call(
-                    Method::POST,
-                    &s.gmail(&format!("/threads/{}/modify", id(req)?)),
-                    Some(&modify_body(&json_body(body)?)),
+                    Method::GET,
+                    &s.gmail(&format!("/threads/{id}?format=metadata")),
+                    None,
                 )
                 .await?;
             Ok(nylas_thread(acct, &t))
@@ -536,12 +582,21 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
         )),
         ("POST", "/drafts") => {
             let raw = build_raw(&outgoing(&json_body(body)?)?, false).map_err(ApiFailure::bad)?;
-            Ok(draft(
-                acct,
-                &s.call(
+            let created = s
+                .call(
                     Method::POST,
                     &s.gmail("/drafts"),
                     Some(&json!({"message": {"raw": raw}})),
+                )
+                .await?;
+            // drafts.create answers ids only; read the draft back for the Nylas shape.
+            let did = created["id"].as_str().map(enc).unwrap_or_default();
+            Ok(draft(
+                acct,
+                &s.call(
+                    Method::GET,
+                    &s.gmail(&format!("/drafts/{did}?format=full")),
+                    None,
                 )
                 .await?,
             ))
@@ -549,12 +604,18 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
         ("PUT", "/drafts/{id}") => {
             let raw = build_raw(&outgoing(&json_body(body)?)?, false).map_err(ApiFailure::bad)?;
             let id = id(req)?;
+            s.call(
+                Method::PUT,
+                &s.gmail(&format!("/drafts/{id}")),
+                Some(&json!({"id": id, "message": {"raw": raw}})),
+            )
+            .await?;
             Ok(draft(
                 acct,
                 &s.call(
-                    Method::PUT,
-                    &s.gmail(&format!("/drafts/{id}")),
-                    Some(&json!({"id": id, "message": {"raw": raw}})),
+                    Method::GET,
+                    &s.gmail(&format!("/drafts/{id}?format=full")),
+                    None,
                 )
                 .await?,
             ))
@@ -771,13 +832,31 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
                     None,
                 )
                 .await?;
-            let mut person = google_person(&json_body(body)?);
+            let b = json_body(body)?;
+            let mut person = google_person(&b);
+            // A name part left out keeps its current value.
+            if person.get("names").is_some() {
+                for (nylas, google) in [("given_name", "givenName"), ("surname", "familyName")] {
+                    if b.get(nylas).is_none() {
+                        person["names"][0][google] = current["names"][0][google].clone();
+                    }
+                }
+            }
+            // Only the fields the request sent are replaced; the rest stay as they are.
+            let fields: Vec<&str> = ["names", "emailAddresses", "phoneNumbers"]
+                .into_iter()
+                .filter(|f| person.get(*f).is_some())
+                .collect();
+            if fields.is_empty() {
+                return Ok(nylas_contact(acct, &current));
+            }
             person["etag"] = current["etag"].clone();
             let p = s
                 .call(
                     Method::PATCH,
                     &s.people(&format!(
-                        "/people/{id}:updateContact?updatePersonFields={PERSON_FIELDS}"
+                        "/people/{id}:updateContact?updatePersonFields={}",
+                        fields.join(",")
                     )),
                     Some(&person),
                 )

@@ -416,9 +416,26 @@ impl Google {
                     })
                     .await?;
                 tracing::info!(user_id, "refreshed the Google access token");
+                // Google may hand back less than before (the user withdrew some access).
+                if let Some(scopes) = tokens.scopes.clone() {
+                    let uid = user_id.to_string();
+                    let granted = scopes.join(" ");
+                    store
+                        .run(move |c| {
+                            store::set_granted_scopes(c, &uid, &granted)
+                                .map_err(|e| GoogleError::Store(e.to_string()))
+                        })
+                        .await?;
+                }
                 Ok(tokens.access_token)
             }
-            Err(GoogleError::Refused(why)) => {
+            // Only a refused grant means the user must connect again; anything else
+            // (an outage, a 500) is temporary.
+            Err(GoogleError::Refused(why))
+                if why == "invalid_grant"
+                    || why == "invalid_client"
+                    || why == "unauthorized_client" =>
+            {
                 let uid = user_id.to_string();
                 store
                     .run(move |c| {
@@ -428,6 +445,10 @@ impl Google {
                     .await?;
                 tracing::warn!(user_id, %why, "Google refused the refresh token; the account needs re-authentication");
                 Err(GoogleError::NeedsReauth)
+            }
+            Err(GoogleError::Refused(why)) => {
+                tracing::warn!(user_id, %why, "Google failed to refresh a token; treating it as temporary");
+                Err(GoogleError::Unreachable)
             }
             Err(e) => Err(e),
         }

@@ -104,12 +104,17 @@ fn failure(
     return_to: Option<&str>,
 ) -> HttpResponse {
     let text = match return_to {
-        Some(r) => format!(
-            "{message} You can go back to sign-in ({}) and try again or use your password.",
-            back_to_login(r)
-        ),
+        Some(_) => {
+            format!("{message} You can go back to sign-in and try again, or use your password.")
+        }
         None => message.to_string(),
     };
+    if let Some(r) = return_to {
+        let mut res =
+            pages::error_page_with_link(status, &text, &back_to_login(r), "Back to sign-in");
+        let _ = res.add_cookie(&removal_cookie(state, FLOW_COOKIE));
+        return res;
+    }
     let mut res = page(status, &text);
     let _ = res.add_cookie(&removal_cookie(state, FLOW_COOKIE));
     res
@@ -183,6 +188,15 @@ pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
             why.trim_start_matches("link:"),
             Some(&flow.return_to),
         ),
+        Err(GoogleError::Protocol(why)) => {
+            tracing::warn!(%why, "Google's answer to a sign-in did not check out");
+            failure(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Google's answer could not be verified.",
+                Some(&flow.return_to),
+            )
+        }
         Err(e) => {
             tracing::error!(error = %e, "Google sign-in failed");
             failure(

@@ -9,6 +9,7 @@ use askama::Template;
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
+    link: Option<(&'a str, &'a str)>,
 }
 
 /// Renders a page with `no-store` (pages carry CSRF tokens and personal data).
@@ -29,5 +30,30 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 
 pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     let title = status.canonical_reason().unwrap_or("Error");
-    render(status, &ErrorPage { title, message })
+    render(
+        status,
+        &ErrorPage {
+            title,
+            message,
+            link: None,
+        },
+    )
+}
+
+/// The error page with one way onward (a local path).
+pub fn error_page_with_link(
+    status: StatusCode,
+    message: &str,
+    href: &str,
+    label: &str,
+) -> HttpResponse {
+    let title = status.canonical_reason().unwrap_or("Error");
+    render(
+        status,
+        &ErrorPage {
+            title,
+            message,
+            link: Some((href, label)),
+        },
+    )
 }
