@@ -257,3 +257,176 @@ pub fn is_jti_revoked(conn: &mut DbConnection, jti: &str) -> QueryResult<bool> {
         .get_result(conn)?;
     Ok(n > 0)
 }
+
+// --- views for the account page and the admin UI ---
+
+/// An application a user has granted access to: remembered consent and/or live token families.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedApp {
+    pub client_id: String,
+    pub client_name: String,
+    /// The consented scopes, or (without a consent row) the union of the live families' scopes.
+    pub scopes: String,
+    pub granted_at: i64,
+    /// The latest use of any of the user's token families for this client.
+    pub last_used_at: Option<i64>,
+}
+
+/// Every application `user_id` has consented to or holds a live grant for, by name.
+pub fn connected_apps(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<ConnectedApp>> {
+    use super::schema::clients;
+    use diesel::dsl::max;
+
+    let consented: Vec<(ConsentRow, String)> = consents::table
+        .inner_join(clients::table)
+        .filter(consents::user_id.eq(user_id))
+        .select((ConsentRow::as_select(), clients::name))
+        .load(conn)?;
+    let last_used: Vec<(String, Option<i64>)> = grants::table
+        .filter(grants::user_id.eq(user_id))
+        .group_by(grants::client_id)
+        .select((grants::client_id, max(grants::last_used_at)))
+        .load(conn)?;
+    let last_used = |client_id: &str| {
+        last_used
+            .iter()
+            .find(|(c, _)| c == client_id)
+            .and_then(|(_, at)| *at)
+    };
+    let mut apps: Vec<ConnectedApp> = consented
+        .into_iter()
+        .map(|(c, name)| ConnectedApp {
+            last_used_at: last_used(&c.client_id),
+            client_id: c.client_id,
+            client_name: name,
+            scopes: c.scopes,
+            granted_at: c.created_at,
+        })
+        .collect();
+
+    // Live families without a remembered consent still give access: list them too, with
+    // the union of their scopes. A consent row's scopes are authoritative where there is one.
+    let consented_count = apps.len();
+    let live: Vec<(GrantRow, String)> = grants::table
+        .inner_join(clients::table)
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::revoked_at.is_null())
+        .select((GrantRow::as_select(), clients::name))
+        .order(grants::created_at.asc())
+        .load(conn)?;
+    for (g, name) in live {
+        match apps.iter().position(|a| a.client_id == g.client_id) {
+            Some(i) if i < consented_count => {}
+            Some(i) => apps[i].scopes = merge_scopes(&apps[i].scopes, &g.scopes),
+            None => apps.push(ConnectedApp {
+                last_used_at: last_used(&g.client_id),
+                client_id: g.client_id,
+                client_name: name,
+                scopes: g.scopes,
+                granted_at: g.created_at,
+            }),
+        }
+    }
+    apps.sort_by(|a, b| {
+        (a.client_name.to_lowercase(), &a.client_id)
+            .cmp(&(b.client_name.to_lowercase(), &b.client_id))
+    });
+    Ok(apps)
+}
+
+fn merge_scopes(a: &str, b: &str) -> String {
+    let mut names: Vec<&str> = a.split(' ').filter(|s| !s.is_empty()).collect();
+    for s in b.split(' ').filter(|s| !s.is_empty()) {
+        if !names.contains(&s) {
+            names.push(s);
+        }
+    }
+    names.join(" ")
+}
+
+/// Which token families an admin listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct GrantFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Only families that are not revoked.
+    pub active_only: bool,
+}
+
+/// One page of token families, newest first, and how many match in all.
+pub fn list_grants(
+    conn: &mut DbConnection,
+    filter: &GrantFilter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<GrantRow>, i64)> {
+    let matching = || {
+        let mut q = grants::table.into_boxed();
+        if let Some(u) = &filter.user_id {
+            q = q.filter(grants::user_id.eq(u.clone()));
+        }
+        if let Some(c) = &filter.client_id {
+            q = q.filter(grants::client_id.eq(c.clone()));
+        }
+        if filter.active_only {
+            q = q.filter(grants::revoked_at.is_null());
+        }
+        q
+    };
+    let total = matching().count().get_result(conn)?;
+    let rows = matching()
+        .order((grants::created_at.desc(), grants::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select(GrantRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Token families that are not revoked.
+pub fn count_active(conn: &mut DbConnection) -> QueryResult<i64> {
+    grants::table
+        .filter(grants::revoked_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
+/// Revokes every family of a user, across all clients.
+pub fn revoke_all_for_user(conn: &mut DbConnection, user_id: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        grants::table
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(Some(now)))
+    .execute(conn)
+}
+
+/// Revokes every family of a client, across all users.
+pub fn revoke_all_for_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(Some(now)))
+    .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_scopes_keep_order_and_drop_duplicates() {
+        assert_eq!(
+            merge_scopes("openid email", "email calendar"),
+            "openid email calendar"
+        );
+        assert_eq!(merge_scopes("", "email"), "email");
+    }
+}

@@ -48,3 +48,26 @@ pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<us
 pub fn delete_expired(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
 }
+
+/// Ends every session of a user but `keep` (after a password change).
+pub fn delete_for_user_except(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: &str,
+) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::digest.ne(keep)),
+    )
+    .execute(conn)
+}
+
+/// Unexpired sessions of a user.
+pub fn count_for_user(conn: &mut DbConnection, user_id: &str, now: i64) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+}
