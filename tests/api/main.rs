@@ -4,6 +4,8 @@
 #[macro_use]
 mod helpers;
 
+mod account;
+mod admin;
 mod authorize;
 mod cli;
 mod client_credentials;
@@ -29,3 +31,4 @@ mod scope_helpers;
 mod security;
 mod third_party_client;
 mod token;
+mod ui_helpers;
