@@ -292,3 +292,35 @@ impl KeyAdmin {
         Ok(kid)
     }
 }
+
+/// Creates a user without a password (signed up through Google). Returns the user id.
+pub fn create_passwordless_user(
+    conn: &mut DbConnection,
+    email: &Email,
+    name: &str,
+    now: i64,
+    actor: Option<&str>,
+    via: &str,
+    ip: Option<&str>,
+) -> Result<String, AppError> {
+    let user = User {
+        id: random_id("usr_", 12),
+        email: email.as_str().to_string(),
+        name: name.chars().take(200).collect(),
+        password_hash: None,
+        is_admin: false,
+        disabled: false,
+        created_at: now,
+    };
+    users::insert(conn, &user)?;
+    audit::record(
+        conn,
+        now,
+        actor.or(Some(&user.id)),
+        "user.created",
+        Some(&user.id),
+        serde_json::json!({"via": via}),
+        ip,
+    )?;
+    Ok(user.id)
+}

@@ -76,3 +76,21 @@ pub fn authenticate(
         failed()
     }
 }
+
+/// The common start of a client-authenticated form endpoint (introspection, revocation):
+/// content type, readable body, no repeated parameters, and the client's credentials.
+pub fn client_form(
+    req: &HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<(Params, ClientCredentials), OAuthError> {
+    if !is_form(req) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let body = form_body(body)?;
+    let params = Params::parse(&body);
+    params.check_shape()?;
+    let creds = credentials(req, &params)?;
+    Ok((params, creds))
+}

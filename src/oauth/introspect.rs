@@ -6,8 +6,7 @@ use serde::Serialize;
 
 use crate::crypto::secret;
 use crate::error::{AppError, OAuthError};
-use crate::oauth::client_auth::{authenticate, credentials, form_body, is_form};
-use crate::oauth::params::Params;
+use crate::oauth::client_auth::{authenticate, client_form};
 use crate::oauth::{bearer, primitives::Client};
 use crate::startup::AppState;
 use crate::store::{grants, DbConnection};
@@ -58,16 +57,7 @@ async fn introspect_inner(
     state: &AppState,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<Introspection, AppError> {
-    if !is_form(req) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into());
-    }
-    let body = form_body(body)?;
-    let params = Params::parse(&body);
-    params.check_shape()?;
-    let creds = credentials(req, &params)?;
+    let (params, creds) = client_form(req, body)?;
     let token = params.get("token").map(str::to_string);
     let ring = state.signing.ring();
     let issuer = state.issuer.clone();

@@ -6,8 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use crate::crypto::secret;
 use crate::domain::token::{AccessClaims, REFRESH_TOKEN_PREFIX};
 use crate::error::{AppError, OAuthError};
-use crate::oauth::client_auth::{authenticate, credentials, form_body, is_form};
-use crate::oauth::params::Params;
+use crate::oauth::client_auth::{authenticate, client_form};
 use crate::startup::AppState;
 use crate::store::{audit, grants};
 
@@ -33,16 +32,7 @@ async fn revoke_inner(
     state: &AppState,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<(), AppError> {
-    if !is_form(req) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into());
-    }
-    let body = form_body(body)?;
-    let params = Params::parse(&body);
-    params.check_shape()?;
-    let creds = credentials(req, &params)?;
+    let (params, creds) = client_form(req, body)?;
     let token = params.get("token").map(str::to_string);
     let ring = state.signing.ring();
     let issuer = state.issuer.clone();

@@ -398,26 +398,15 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
     let calendar_id = enc(q.get("calendar_id").unwrap_or("primary"));
     match (route.method, route.path) {
         ("GET", "/messages") => {
-            let list = s
-                .call(
-                    Method::GET,
-                    &s.gmail(&format!("/messages?maxResults={}", limit(&q))),
-                    None,
-                )
-                .await?;
-            let mut out = Vec::new();
-            for m in list["messages"].as_array().cloned().unwrap_or_default() {
-                let id = m["id"].as_str().map(enc).unwrap_or_default();
-                let full = s
-                    .call(
-                        Method::GET,
-                        &s.gmail(&format!("/messages/{id}?format=full")),
-                        None,
-                    )
-                    .await?;
-                out.push(nylas_message(acct, &full, "message"));
-            }
-            Ok(json!(out))
+            let list = format!("/messages?maxResults={}", limit(&q));
+            expand(
+                s,
+                &list,
+                "messages",
+                |id| format!("/messages/{id}?format=full"),
+                |v| nylas_message(acct, v, "message"),
+            )
+            .await
         }
         ("GET", "/messages/{id}") => {
             let m = s
@@ -470,26 +459,15 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
             Ok(json!({"id": id(req)?, "object": "message", "deleted": true}))
         }
         ("GET", "/threads") => {
-            let list = s
-                .call(
-                    Method::GET,
-                    &s.gmail(&format!("/threads?maxResults={}", limit(&q))),
-                    None,
-                )
-                .await?;
-            let mut out = Vec::new();
-            for t in list["threads"].as_array().cloned().unwrap_or_default() {
-                let id = t["id"].as_str().map(enc).unwrap_or_default();
-                let full = s
-                    .call(
-                        Method::GET,
-                        &s.gmail(&format!("/threads/{id}?format=metadata")),
-                        None,
-                    )
-                    .await?;
-                out.push(nylas_thread(acct, &full));
-            }
-            Ok(json!(out))
+            let list = format!("/threads?maxResults={}", limit(&q));
+            expand(
+                s,
+                &list,
+                "threads",
+                |id| format!("/threads/{id}?format=metadata"),
+                |v| nylas_thread(acct, v),
+            )
+            .await
         }
         ("GET", "/threads/{id}") => {
             let t = s
@@ -550,26 +528,15 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
             )
         }
         ("GET", "/drafts") => {
-            let list = s
-                .call(
-                    Method::GET,
-                    &s.gmail(&format!("/drafts?maxResults={}", limit(&q))),
-                    None,
-                )
-                .await?;
-            let mut out = Vec::new();
-            for d in list["drafts"].as_array().cloned().unwrap_or_default() {
-                let id = d["id"].as_str().map(enc).unwrap_or_default();
-                let full = s
-                    .call(
-                        Method::GET,
-                        &s.gmail(&format!("/drafts/{id}?format=full")),
-                        None,
-                    )
-                    .await?;
-                out.push(draft(acct, &full));
-            }
-            Ok(json!(out))
+            let list = format!("/drafts?maxResults={}", limit(&q));
+            expand(
+                s,
+                &list,
+                "drafts",
+                |id| format!("/drafts/{id}?format=full"),
+                |v| draft(acct, v),
+            )
+            .await
         }
         ("GET", "/drafts/{id}") => Ok(draft(
             acct,
@@ -878,6 +845,24 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
             "invalid_request_error",
         )),
     }
+}
+
+/// A Gmail list answers ids only: read each item in full and convert it.
+async fn expand(
+    s: &Session<'_>,
+    list_path: &str,
+    key: &str,
+    item_path: impl Fn(&str) -> String,
+    convert: impl Fn(&Value) -> Value,
+) -> Answer {
+    let list = s.call(Method::GET, &s.gmail(list_path), None).await?;
+    let mut out = Vec::new();
+    for item in list[key].as_array().cloned().unwrap_or_default() {
+        let id = item["id"].as_str().map(enc).unwrap_or_default();
+        let full = s.call(Method::GET, &s.gmail(&item_path(&id)), None).await?;
+        out.push(convert(&full));
+    }
+    Ok(json!(out))
 }
 
 fn draft(account: &str, d: &Value) -> Value {

@@ -7,7 +7,6 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::crypto::secret::random_id;
 use crate::domain::google::{decide_link, google_scopes_for, parse_google_scopes, LinkDecision};
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::Email;
@@ -16,7 +15,7 @@ use crate::oauth::params::Params;
 use crate::startup::AppState;
 use crate::store::audit;
 use crate::store::google as google_store;
-use crate::store::users::{self, User};
+use crate::store::users;
 use crate::upstream::google::{id_token_nonce, Google, GoogleError, Identity};
 use crate::web::login::safe_return_to;
 use crate::web::pages;
@@ -269,28 +268,15 @@ async fn finish(
                     );
                     let user_id = match decision {
                         LinkDecision::Linked(id) | LinkDecision::JoinByEmail(id) => id,
-                        LinkDecision::Create => {
-                            let u = User {
-                                id: random_id("usr_", 12),
-                                email: email.as_str().to_string(),
-                                name: name.chars().take(200).collect(),
-                                password_hash: None,
-                                is_admin: false,
-                                disabled: false,
-                                created_at: now,
-                            };
-                            users::insert(conn, &u)?;
-                            audit::record(
-                                conn,
-                                now,
-                                Some(&u.id),
-                                "user.created",
-                                Some(&u.id),
-                                serde_json::json!({"via": "google"}),
-                                ip.as_deref(),
-                            )?;
-                            u.id
-                        }
+                        LinkDecision::Create => crate::ops::create_passwordless_user(
+                            conn,
+                            &email,
+                            &name,
+                            now,
+                            None,
+                            "google",
+                            ip.as_deref(),
+                        )?,
                         LinkDecision::Refuse(why) => return Ok(Err(why)),
                     };
                     if users::find(conn, &user_id)?.is_some_and(|u| u.disabled) {

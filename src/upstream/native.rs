@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::api::account::{account_object, AccountObject};
 use crate::api::guard::nylas_body;
-use crate::crypto::secret::{self, random_id, OpaqueToken};
+use crate::crypto::secret::{self, OpaqueToken};
 use crate::domain::google::{missing_google_scopes, parse_google_scopes};
 use crate::domain::scope::ScopeSet;
 use crate::domain::token::AUTH_CODE_PREFIX;
@@ -20,7 +20,7 @@ use crate::error::AppError;
 use crate::oauth::primitives::{issue_access_token, Client, IssueContext};
 use crate::startup::AppState;
 use crate::store::google::{self as google_store, ConnectCodeRow};
-use crate::store::users::{self, User};
+use crate::store::users;
 use crate::store::{audit, clients};
 use crate::upstream::google::{Google, GoogleError, Identity};
 
@@ -269,28 +269,15 @@ async fn authorize_inner(
                     (None, Some(link)) => link.user_id,
                     (None, None) => match users::find_by_email(conn, email.as_str())? {
                         Some(u) => u.id,
-                        None => {
-                            let u = User {
-                                id: random_id("usr_", 12),
-                                email: email.as_str().to_string(),
-                                name: name.clone(),
-                                password_hash: None,
-                                is_admin: false,
-                                disabled: false,
-                                created_at: now,
-                            };
-                            users::insert(conn, &u)?;
-                            audit::record(
-                                conn,
-                                now,
-                                Some(&client.id),
-                                "user.created",
-                                Some(&u.id),
-                                serde_json::json!({"via": "native"}),
-                                ip.as_deref(),
-                            )?;
-                            u.id
-                        }
+                        None => crate::ops::create_passwordless_user(
+                            conn,
+                            &email,
+                            &name,
+                            now,
+                            Some(&client.id),
+                            "native",
+                            ip.as_deref(),
+                        )?,
                     },
                 };
                 let previous = google_store::find_by_user(conn, &user_id)?;
