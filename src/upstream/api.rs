@@ -603,13 +603,7 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
                 "label"
             };
             let list = s.call(Method::GET, &s.gmail("/labels"), None).await?;
-            Ok(json!(list["labels"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|l| nylas_label(acct, l, object))
-                .collect::<Vec<_>>()))
+            Ok(map_items(&list, "labels", |l| nylas_label(acct, l, object)))
         }
         ("POST", "/folders") | ("POST", "/labels") => {
             let object = if route.path == "/folders" {
@@ -665,13 +659,7 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
             let list = s
                 .call(Method::GET, &s.calendar("/users/me/calendarList"), None)
                 .await?;
-            Ok(json!(list["items"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| nylas_calendar(acct, c))
-                .collect::<Vec<_>>()))
+            Ok(map_items(&list, "items", |c| nylas_calendar(acct, c)))
         }
         ("GET", "/events") => {
             let list = s
@@ -685,13 +673,7 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
                 )
                 .await?;
             let cal = q.get("calendar_id").unwrap_or("primary");
-            Ok(json!(list["items"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|e| nylas_event(acct, cal, e))
-                .collect::<Vec<_>>()))
+            Ok(map_items(&list, "items", |e| nylas_event(acct, cal, e)))
         }
         ("GET", "/events/{id}") => {
             let e = s
@@ -758,13 +740,7 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
                     None,
                 )
                 .await?;
-            Ok(json!(list["connections"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|p| nylas_contact(acct, p))
-                .collect::<Vec<_>>()))
+            Ok(map_items(&list, "connections", |p| nylas_contact(acct, p)))
         }
         ("GET", "/contacts/{id}") => {
             let p = s
@@ -845,6 +821,14 @@ async fn route_call(s: &Session<'_>, route: &ApiRoute, req: &HttpRequest, body: 
             "invalid_request_error",
         )),
     }
+}
+
+/// `v[key]`, an array of Google objects, converted one by one.
+fn map_items(v: &Value, key: &str, f: impl Fn(&Value) -> Value) -> Value {
+    json!(v[key]
+        .as_array()
+        .map(|a| a.iter().map(f).collect::<Vec<_>>())
+        .unwrap_or_default())
 }
 
 /// A Gmail list answers ids only: read each item in full and convert it.
