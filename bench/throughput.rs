@@ -11,9 +11,9 @@ use scopegate::startup::Application;
 const REQUESTS: usize = 3000;
 const CONCURRENCY: usize = 16;
 /// Targets on the 2-core reference machine.
-const TOKEN_TARGET_RPS: f64 = 400.0;
-const API_TARGET_RPS: f64 = 800.0;
-const RSS_TARGET_MIB: f64 = 256.0;
+const TOKEN_TARGET_RPS: f64 = 1000.0;
+const API_TARGET_RPS: f64 = 2000.0;
+const RSS_TARGET_MIB: f64 = 128.0;
 
 struct Figures {
     rps: f64,
