@@ -45,13 +45,6 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
 
-pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<User>> {
-    users::table
-        .order(users::email.asc())
-        .select(User::as_select())
-        .load(conn)
-}
-
 diesel::define_sql_function! {
     /// SQL `lower()`, the same on SQLite and PostgreSQL.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;

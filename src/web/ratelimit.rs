@@ -55,6 +55,7 @@ pub fn too_many_requests(retry_after: u64) -> HttpResponse {
     HttpResponse::TooManyRequests()
         .insert_header((header::RETRY_AFTER, retry_after.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
         .json(serde_json::json!({
             "error": "temporarily_unavailable",
             "error_description": "too many requests; retry later",

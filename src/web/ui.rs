@@ -132,6 +132,23 @@ impl Paging {
     }
 }
 
+/// `?q=&page=` of a searchable, paged list.
+pub struct ListQuery {
+    /// The search text as typed (trimmed), for the form and the paging links.
+    pub q: String,
+    pub page: i64,
+}
+
+impl ListQuery {
+    pub fn parse(req: &actix_web::HttpRequest) -> ListQuery {
+        let query = crate::oauth::params::Params::parse(req.query_string().as_bytes());
+        ListQuery {
+            q: query.get("q").unwrap_or("").trim().to_string(),
+            page: page_number(query.get("page")),
+        }
+    }
+}
+
 /// The `page` query parameter: a positive number, 1 when absent or malformed.
 pub fn page_number(v: Option<&str>) -> i64 {
     v.and_then(|p| p.trim().parse::<i64>().ok())

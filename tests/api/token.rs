@@ -541,4 +541,26 @@ e2e! {
         // Assert
         resp.assert_error_in(400, &["invalid_grant", "invalid_request"]);
     }
+
+    async fn token_responses_carry_both_cache_headers_of_rfc_6749_section_5_1(app) {
+        // Arrange
+        let user = app.create_user().await;
+        let client = app.confidential_client().await;
+        let grant = app.authorize_code(&user, &client, "email.read_only").await;
+
+        // Act
+        let issued = app.exchange(&grant).await;
+        let replayed = app.exchange(&grant).await;
+        let unauthenticated = app.post_token(&ClientAuth::None, &[("grant_type", "client_credentials")]).await;
+
+        // Assert: success and error alike, `no-store` and `Pragma: no-cache`.
+        for resp in [&issued, &replayed, &unauthenticated] {
+            assert_no_store(&resp.headers);
+            let pragma = resp.headers.get("pragma").and_then(|v| v.to_str().ok()).unwrap_or("");
+            assert_eq!(pragma, "no-cache", "{} {}", resp.status, resp.text);
+        }
+        assert_eq!(issued.status, StatusCode::OK, "{}", issued.text);
+        replayed.assert_error(400, "invalid_grant");
+        unauthenticated.assert_error(401, "invalid_client");
+    }
 }

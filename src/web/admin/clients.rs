@@ -41,9 +41,7 @@ struct ListPage {
 /// `GET /admin/clients?q=&page=`
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let admin = admin_or_return!(require(&req, &state).await);
-    let query = crate::oauth::params::Params::parse(req.query_string().as_bytes());
-    let q = query.get("q").unwrap_or("").trim().to_string();
-    let page = ui::page_number(query.get("page"));
+    let ui::ListQuery { q, page } = ui::ListQuery::parse(&req);
     let needle = (!q.is_empty()).then(|| q.clone());
     let (rows, total) = state
         .store
